@@ -1,0 +1,161 @@
+"""Wires the `fakestore` source to its destination and reports each run.
+
+The destination is the DuckDB warehouse (`WAREHOUSE_PATH`) or the Parquet
+lake (`LAKE_URL`). The destination is the memory of the pipeline: when it
+holds no pipeline state (deleted, emptied, never loaded), the run reloads
+everything instead of trusting the cursor left in the local working folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dlt
+from dlt.common.pipeline import LoadInfo
+from dlt.pipeline.pipeline import Pipeline
+
+from loader import settings
+from loader.source import ApiError, ConfigError, fakestore
+
+logger = logging.getLogger(__name__)
+
+DESTINATIONS = ("duckdb", "filesystem")
+
+
+class LoaderError(Exception):
+    """A run failed; the message is the one line to show the user."""
+
+
+@dataclass
+class RunSummary:
+    """What one run loaded."""
+
+    load_ids: list[str]
+    rows: dict[str, int]
+    seconds: float
+    full_reload: bool
+    step_seconds: dict[str, float] = field(default_factory=dict)
+    table_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def quarantined(self) -> int:
+        return self.rows.get(settings.QUARANTINE, 0)
+
+
+def warehouse_path() -> Path:
+    return Path(os.environ.get(settings.WAREHOUSE_PATH_ENV, settings.DEFAULT_WAREHOUSE_PATH))
+
+
+def lake_url() -> str:
+    return os.environ.get(settings.LAKE_URL_ENV, settings.DEFAULT_LAKE_URL)
+
+
+def make_pipeline(destination: str) -> Pipeline:
+    """The dlt pipeline for `destination`, with its working folder under PIPELINES_DIR."""
+    if destination == "duckdb":
+        path = warehouse_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        target = dlt.destinations.duckdb(credentials=str(path))
+    elif destination == "filesystem":
+        target = dlt.destinations.filesystem(bucket_url=lake_url())
+    else:
+        raise LoaderError(
+            f"unknown destination {destination!r}; choose one of {', '.join(DESTINATIONS)}"
+        )
+    pipelines_dir = os.environ.get(
+        settings.PIPELINES_DIR_ENV, settings.DEFAULT_PIPELINES_DIR
+    )
+    return dlt.pipeline(
+        pipeline_name=f"{settings.PIPELINE_NAME}_{destination}",
+        destination=target,
+        dataset_name=settings.DATASET_NAME,
+        pipelines_dir=pipelines_dir,
+    )
+
+
+def destination_has_state(pipeline: Pipeline) -> bool:
+    """Whether the destination remembers an earlier load of this pipeline."""
+    try:
+        with pipeline.sql_client() as client:
+            table = client.make_qualified_table_name("_dlt_pipeline_state")
+            rows = client.execute_sql(
+                f"select count(*) from {table} where pipeline_name = %s",
+                pipeline.pipeline_name,
+            )
+    except Exception as error:  # a missing file, dataset or table all mean "no"
+        logger.debug("no pipeline state at the destination: %s", error)
+        return False
+    return bool(rows and rows[0][0])
+
+
+def configure_workers() -> None:
+    """Size dlt's extract pool from `sources.fakestore.max_workers`."""
+    workers = dlt.config.get("sources.fakestore.max_workers", int)
+    workers = workers or settings.DEFAULT_MAX_WORKERS
+    dlt.config["extract.workers"] = workers
+    # The pool takes at most this many pending windows: memory stays bounded.
+    dlt.config["extract.max_parallel_items"] = 2 * workers
+
+
+def run(
+    destination: str = "duckdb",
+    full_refresh: bool = False,
+    **source_options: Any,
+) -> RunSummary:
+    """Extract, normalize and load once; raise LoaderError with one clear line."""
+    started = time.monotonic()
+    pipeline = make_pipeline(destination)
+    configure_workers()
+    full_reload = full_refresh or not destination_has_state(pipeline)
+    if full_reload:
+        why = "--full-refresh" if full_refresh else "the destination holds no earlier load"
+        logger.info("full reload: %s", why)
+    write_disposition = "merge" if destination == "duckdb" else "append"
+    try:
+        source = fakestore(write_disposition=write_disposition, **source_options)
+        info = pipeline.run(source, refresh="drop_sources" if full_reload else None)
+    except Exception as error:
+        raise LoaderError(_one_line(error)) from error
+    return _summary(pipeline, info, time.monotonic() - started, full_reload)
+
+
+def _one_line(error: BaseException) -> str:
+    """The most specific message in an exception chain."""
+    seen = error
+    while seen is not None:
+        if isinstance(seen, (ApiError, ConfigError, LoaderError)):
+            return str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return f"{type(error).__name__}: {error}".splitlines()[0]
+
+
+def _summary(
+    pipeline: Pipeline, info: LoadInfo, seconds: float, full_reload: bool
+) -> RunSummary:
+    trace = pipeline.last_trace
+    rows = dict(trace.last_normalize_info.row_counts) if trace.last_normalize_info else {}
+    steps = {
+        step.step: (step.finished_at - step.started_at).total_seconds()
+        for step in trace.steps
+        if step.finished_at and step.started_at
+    }
+    # Seconds per table: the load jobs that wrote it, from dlt's job metrics.
+    table_seconds: dict[str, float] = {}
+    for metrics in info.metrics.values():
+        for job in metrics[-1].get("job_metrics", {}).values():
+            if job.started_at and job.finished_at:
+                spent = (job.finished_at - job.started_at).total_seconds()
+                table_seconds[job.table_name] = table_seconds.get(job.table_name, 0) + spent
+    return RunSummary(
+        load_ids=list(info.loads_ids),
+        rows={t: n for t, n in rows.items() if not t.startswith("_dlt_")},
+        seconds=seconds,
+        full_reload=full_reload,
+        step_seconds=steps,
+        table_seconds=table_seconds,
+    )

@@ -1,0 +1,256 @@
+"""Checks each API record and turns a response into loadable rows.
+
+Carts become two Arrow tables (carts and their lines) built column by column,
+so a window of a million lines never goes through dlt's row-by-row
+normalizer. Records that break a rule the models rely on are not dropped:
+they become quarantine rows with the reason and the payload as received.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+from dlt.common import json
+
+# The fields the models read; anything else a record carries is kept as an
+# extra column (dlt adds it to the schema), never dropped.
+CART_FIELDS = ("id", "userId", "date", "products")
+LINE_FIELDS = ("productId", "quantity")
+SENSITIVE_FIELDS = ("password",)
+
+
+@dataclass
+class Rejected:
+    """A record refused into quarantine, with why."""
+
+    endpoint: str
+    record_id: str | None
+    reason: str
+    payload: Any
+
+    def as_row(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint,
+            "record_id": self.record_id,
+            "reason": self.reason,
+            "payload": json.dumps(_without_secrets(self.payload)),
+        }
+
+
+@dataclass
+class CartBatch:
+    """One response's carts, ready to load."""
+
+    carts: pa.Table
+    lines: pa.Table
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def _without_secrets(payload: Any) -> Any:
+    if isinstance(payload, dict):
+        return {k: v for k, v in payload.items() if k not in SENSITIVE_FIELDS}
+    return payload
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _record_id(record: Any) -> str | None:
+    if isinstance(record, dict) and record.get("id") is not None:
+        return str(record["id"])
+    return None
+
+
+def parse_quantity(value: Any) -> int | None:
+    """An integer quantity, from a JSON integer or a string of one; else None."""
+    if _is_int(value):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+class DateParser:
+    """Parses cart dates to UTC; a date without a zone is taken as UTC.
+
+    The API's dates repeat a lot (midnights), so results are cached.
+    """
+
+    def __init__(self) -> None:
+        self._cache: dict[str, datetime] = {}
+
+    def __call__(self, value: Any) -> datetime | None:
+        if not isinstance(value, str):
+            return None
+        parsed = self._cache.get(value)
+        if parsed is None:
+            try:
+                parsed = datetime.fromisoformat(value.strip())
+            except ValueError:
+                return None
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            parsed = parsed.astimezone(UTC)
+            self._cache[value] = parsed
+        return parsed
+
+
+def check_entities(
+    records: list[Any], endpoint: str
+) -> tuple[list[dict[str, Any]], list[Rejected]]:
+    """Split products or users into loadable records and rejected ones.
+
+    A record needs an integer `id` (the merge key); sensitive fields are
+    removed before the record goes anywhere.
+    """
+    kept: list[dict[str, Any]] = []
+    rejected: list[Rejected] = []
+    for record in records:
+        if not isinstance(record, dict):
+            rejected.append(Rejected(endpoint, None, "not a JSON object", record))
+        elif not _is_int(record.get("id")):
+            reason = "missing or non-integer id"
+            rejected.append(Rejected(endpoint, _record_id(record), reason, record))
+        else:
+            kept.append(_without_secrets(record))
+    return kept, rejected
+
+
+class _Columns:
+    """Column-wise rows with known fields typed and extra fields kept."""
+
+    def __init__(self, schema: pa.Schema) -> None:
+        self.schema = schema
+        self.known = {name: [] for name in schema.names}
+        self.extra: dict[str, list[Any]] = {}
+        self.rows = 0
+
+    def append(self, values: dict[str, Any], record: dict[str, Any], skip: tuple) -> None:
+        for name, value in values.items():
+            self.known[name].append(value)
+        for key, value in record.items():
+            if key in skip:
+                continue
+            column = self.extra.get(key)
+            if column is None:
+                column = self.extra[key] = [None] * self.rows
+            column.append(value)
+        self.rows += 1
+        for column in self.extra.values():
+            if len(column) < self.rows:
+                column.append(None)
+
+    def table(self) -> pa.Table:
+        arrays = [pa.array(self.known[f.name], type=f.type) for f in self.schema]
+        names = list(self.schema.names)
+        for key, values in self.extra.items():
+            arrays.append(_extra_array(values))
+            names.append(key)
+        return pa.Table.from_arrays(arrays, names=names)
+
+
+def _extra_array(values: list[Any]) -> pa.Array:
+    """An extra field as Arrow infers it; nested or mixed values as JSON text."""
+    if any(isinstance(v, (dict, list)) for v in values):
+        return pa.array([None if v is None else json.dumps(v) for v in values])
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if v is None else json.dumps(v) for v in values])
+
+
+CARTS_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("user_id", pa.int64()),
+        ("date", pa.timestamp("us", tz="UTC")),
+    ]
+)
+LINES_SCHEMA = pa.schema(
+    [
+        ("cart_id", pa.int64()),
+        ("line_number", pa.int32()),
+        ("product_id", pa.int64()),
+        ("quantity", pa.int64()),
+    ]
+)
+
+
+def cart_batch(records: list[Any], endpoint: str) -> CartBatch:
+    """Check a response's carts and build the carts and lines tables.
+
+    Rules (the README lists them): a cart needs an integer id, an integer
+    userId, a parseable date and a products list, or it is quarantined
+    whole; a line needs an integer productId and a quantity that is an
+    integer or a string of one, or that line alone is quarantined. Zero and
+    negative quantities, unknown products and repeated products are kept:
+    the models decide what they count for.
+    """
+    parse_date = DateParser()
+    carts = _Columns(CARTS_SCHEMA)
+    lines = _Columns(LINES_SCHEMA)
+    rejected: list[Rejected] = []
+
+    for record in records:
+        reason = _cart_problem(record, parse_date)
+        if reason:
+            rejected.append(Rejected(endpoint, _record_id(record), reason, record))
+            continue
+        cart_id = record["id"]
+        values = {
+            "id": cart_id,
+            "user_id": record["userId"],
+            "date": parse_date(record["date"]),
+        }
+        carts.append(values, record, CART_FIELDS)
+        for number, line in enumerate(record["products"]):
+            problem = _line_problem(line)
+            if problem:
+                payload = {"cartId": cart_id, "line": line}
+                rejected.append(Rejected(endpoint, str(cart_id), problem, payload))
+                continue
+            values = {
+                "cart_id": cart_id,
+                "line_number": number,
+                "product_id": line["productId"],
+                "quantity": parse_quantity(line["quantity"]),
+            }
+            lines.append(values, line, LINE_FIELDS)
+
+    return CartBatch(carts.table(), lines.table(), rejected)
+
+
+def _cart_problem(record: Any, parse_date: DateParser) -> str | None:
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    if not _is_int(record.get("id")):
+        return "missing or non-integer id"
+    if not _is_int(record.get("userId")):
+        return "missing or non-integer userId"
+    if record.get("date") is None:
+        return "missing date"
+    if parse_date(record["date"]) is None:
+        return f"malformed date {record['date']!r}"
+    if not isinstance(record.get("products"), list):
+        return "missing products list"
+    return None
+
+
+def _line_problem(line: Any) -> str | None:
+    if not isinstance(line, dict):
+        return "cart line is not a JSON object"
+    if not _is_int(line.get("productId")):
+        return "cart line with missing or non-integer productId"
+    if parse_quantity(line.get("quantity")) is None:
+        return f"cart line with unusable quantity {line.get('quantity')!r}"
+    return None
+

@@ -1,0 +1,12 @@
+{% macro to_utc_timestamp(column) -%}
+    {{ return(adapter.dispatch('to_utc_timestamp', 'fakestore')(column)) }}
+{%- endmacro %}
+
+{% macro default__to_utc_timestamp(column) -%}
+    cast({{ column }} as timestamp)
+{%- endmacro %}
+
+{% macro duckdb__to_utc_timestamp(column) -%}
+    {#- A zone-aware instant to the wall-clock time in UTC, not local. -#}
+    timezone('UTC', {{ column }})
+{%- endmacro %}
