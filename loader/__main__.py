@@ -1,4 +1,4 @@
-"""`python -m loader`: one extract-load run, a summary line per table, exit 1 on failure."""
+"""`python -m loader`: one extract-load run, a line per table, exit 1 on failure."""
 
 from __future__ import annotations
 

@@ -48,7 +48,9 @@ class RunSummary:
 
 
 def warehouse_path() -> Path:
-    return Path(os.environ.get(settings.WAREHOUSE_PATH_ENV, settings.DEFAULT_WAREHOUSE_PATH))
+    return Path(
+        os.environ.get(settings.WAREHOUSE_PATH_ENV, settings.DEFAULT_WAREHOUSE_PATH)
+    )
 
 
 def lake_url() -> str:
@@ -56,7 +58,7 @@ def lake_url() -> str:
 
 
 def make_pipeline(destination: str) -> Pipeline:
-    """The dlt pipeline for `destination`, with its working folder under PIPELINES_DIR."""
+    """The dlt pipeline for `destination`; its working folder is PIPELINES_DIR."""
     if destination == "duckdb":
         path = warehouse_path()
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,7 +67,8 @@ def make_pipeline(destination: str) -> Pipeline:
         target = dlt.destinations.filesystem(bucket_url=lake_url())
     else:
         raise LoaderError(
-            f"unknown destination {destination!r}; choose one of {', '.join(DESTINATIONS)}"
+            f"unknown destination {destination!r}; choose one of"
+            f" {', '.join(DESTINATIONS)}"
         )
     pipelines_dir = os.environ.get(
         settings.PIPELINES_DIR_ENV, settings.DEFAULT_PIPELINES_DIR
@@ -113,7 +116,11 @@ def run(
     configure_workers()
     full_reload = full_refresh or not destination_has_state(pipeline)
     if full_reload:
-        why = "--full-refresh" if full_refresh else "the destination holds no earlier load"
+        why = (
+            "--full-refresh"
+            if full_refresh
+            else "the destination holds no earlier load"
+        )
         logger.info("full reload: %s", why)
     write_disposition = "merge" if destination == "duckdb" else "append"
     try:
@@ -138,7 +145,9 @@ def _summary(
     pipeline: Pipeline, info: LoadInfo, seconds: float, full_reload: bool
 ) -> RunSummary:
     trace = pipeline.last_trace
-    rows = dict(trace.last_normalize_info.row_counts) if trace.last_normalize_info else {}
+    rows = (
+        dict(trace.last_normalize_info.row_counts) if trace.last_normalize_info else {}
+    )
     steps = {
         step.step: (step.finished_at - step.started_at).total_seconds()
         for step in trace.steps
@@ -150,7 +159,9 @@ def _summary(
         for job in metrics[-1].get("job_metrics", {}).values():
             if job.started_at and job.finished_at:
                 spent = (job.finished_at - job.started_at).total_seconds()
-                table_seconds[job.table_name] = table_seconds.get(job.table_name, 0) + spent
+                table_seconds[job.table_name] = (
+                    table_seconds.get(job.table_name, 0) + spent
+                )
     return RunSummary(
         load_ids=list(info.loads_ids),
         rows={t: n for t, n in rows.items() if not t.startswith("_dlt_")},

@@ -134,7 +134,9 @@ class _Columns:
         self.extra: dict[str, list[Any]] = {}
         self.rows = 0
 
-    def append(self, values: dict[str, Any], record: dict[str, Any], skip: tuple) -> None:
+    def append(
+        self, values: dict[str, Any], record: dict[str, Any], skip: tuple
+    ) -> None:
         for name, value in values.items():
             self.known[name].append(value)
         for key, value in record.items():
@@ -253,4 +255,3 @@ def _line_problem(line: Any) -> str | None:
     if parse_quantity(line.get("quantity")) is None:
         return f"cart line with unusable quantity {line.get('quantity')!r}"
     return None
-

@@ -11,8 +11,8 @@ lag that takes late or edited carts.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -59,7 +59,9 @@ def fetch_list(client: Client, url: str, params: dict[str, str] | None = None) -
     try:
         response = client.get(url, params=params)
     except RequestException as error:
-        raise ApiError(f"GET {target} failed: {type(error).__name__}: {error}") from error
+        raise ApiError(
+            f"GET {target} failed: {type(error).__name__}: {error}"
+        ) from error
     if not response.ok:
         raise ApiError(f"GET {target} answered HTTP {response.status_code}")
     try:
@@ -72,9 +74,7 @@ def fetch_list(client: Client, url: str, params: dict[str, str] | None = None) -
         ) from error
     if not isinstance(body, list):
         kind = "null" if body is None else type(body).__name__
-        raise ApiError(
-            f"GET {target} answered JSON {kind} where a list was expected"
-        )
+        raise ApiError(f"GET {target} answered JSON {kind} where a list was expected")
     return body
 
 
@@ -106,8 +106,8 @@ def date_windows(
 
 def api_time(moment: datetime) -> str:
     """The ISO form the API parses with `new Date(...)`, in UTC."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
+    return (
+        moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     )
 
 
@@ -118,7 +118,8 @@ def _positive(value: Any, setting: str, minimum: int) -> int:
         number = minimum - 1
     if number < minimum:
         raise ConfigError(
-            f"sources.fakestore.{setting} must be an integer >= {minimum}, got {value!r}"
+            f"sources.fakestore.{setting} must be an integer >= {minimum},"
+            f" got {value!r}"
         )
     return number
 

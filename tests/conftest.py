@@ -58,7 +58,8 @@ def row_counts(path: Path, schema: str = "raw") -> dict[str, int]:
     tables = query(
         path,
         "select table_name from information_schema.tables"
-        f" where table_schema = '{schema}' and table_name not like '\\_dlt%' escape '\\'",
+        f" where table_schema = '{schema}'"
+        " and table_name not like '\\_dlt%' escape '\\'",
     )
     return {
         name: query(path, f'select count(*) from {schema}."{name}"')[0][0]
@@ -66,7 +67,9 @@ def row_counts(path: Path, schema: str = "raw") -> dict[str, int]:
     }
 
 
-def run_loader(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_loader(
+    *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """`python -m loader` as a user runs it, in its own process."""
     return subprocess.run(
         [sys.executable, "-m", "loader", *args],

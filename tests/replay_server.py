@@ -198,7 +198,9 @@ class ReplayServer:
                 split = urlsplit(self.path)
                 query = {k: v[-1] for k, v in parse_qs(split.query).items()}
                 number = server._record(self.path, split.path)
-                reply = server.fault(split.path, query, number) if server.fault else None
+                reply = (
+                    server.fault(split.path, query, number) if server.fault else None
+                )
                 if reply is None:
                     reply = server.answer(split.path, query)
                 delay = server.latency + reply.delay

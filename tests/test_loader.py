@@ -9,7 +9,7 @@ import pytest
 
 from loader.pipeline import LoaderError, run
 from tests.conftest import DATA_DIR, query, row_counts, run_loader
-from tests.replay_server import Reply, ReplayServer
+from tests.replay_server import ReplayServer, Reply
 
 RECORDED = {"products": 20, "users": 10, "carts": 7, "carts__products": 14}
 
@@ -25,7 +25,9 @@ def test_a_load_lands_every_raw_table(warehouse: Path) -> None:
     assert row_counts(warehouse) == RECORDED
     assert summary.rows == RECORDED
     assert summary.full_reload
-    assert query(warehouse, "select count(*) from raw.carts where user_id = 1") == [(2,)]
+    assert query(warehouse, "select count(*) from raw.carts where user_id = 1") == [
+        (2,)
+    ]
     # Integer prices in the response do not change the column's type.
     assert query(
         warehouse, "select price from raw.products where id in (1, 8) order by id"
@@ -45,7 +47,8 @@ def test_no_password_is_stored_anywhere(warehouse: Path, tmp_path: Path) -> None
     for schema, table, column in columns:
         hits = query(
             warehouse,
-            f'select count(*) from {schema}."{table}" where list_contains(?, "{column}")',
+            f'select count(*) from {schema}."{table}"'
+            f' where list_contains(?, "{column}")',
             [secrets],
         )
         assert hits == [(0,)], f"a password in {schema}.{table}.{column}"
