@@ -153,11 +153,11 @@ class _Columns:
 
     def table(self) -> pa.Table:
         arrays = [pa.array(self.known[f.name], type=f.type) for f in self.schema]
-        names = list(self.schema.names)
+        fields = list(self.schema)
         for key, values in self.extra.items():
             arrays.append(_extra_array(values))
-            names.append(key)
-        return pa.Table.from_arrays(arrays, names=names)
+            fields.append(pa.field(key, arrays[-1].type))
+        return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
 def _extra_array(values: list[Any]) -> pa.Array:
@@ -170,17 +170,18 @@ def _extra_array(values: list[Any]) -> pa.Array:
         return pa.array([None if v is None else json.dumps(v) for v in values])
 
 
+# Keys are not nullable, as dlt's schema has them: no hint mismatch warnings.
 CARTS_SCHEMA = pa.schema(
     [
-        ("id", pa.int64()),
+        pa.field("id", pa.int64(), nullable=False),
         ("user_id", pa.int64()),
         ("date", pa.timestamp("us", tz="UTC")),
     ]
 )
 LINES_SCHEMA = pa.schema(
     [
-        ("cart_id", pa.int64()),
-        ("line_number", pa.int32()),
+        pa.field("cart_id", pa.int64(), nullable=False),
+        pa.field("line_number", pa.int32(), nullable=False),
         ("product_id", pa.int64()),
         ("quantity", pa.int64()),
     ]
