@@ -15,8 +15,13 @@ from duckdb import DuckDBPyConnection
 
 
 def ensure_directory(path: str) -> str:
-    """Create the folder `path` and its parents if missing; return `path`."""
-    os.makedirs(path, exist_ok=True)
+    """Create the folder `path` and its parents if missing; return `path`.
+
+    A URL (`s3://bucket/prefix`) is left alone: object stores have no
+    folders to create, and a local `s3:` folder would be wrong.
+    """
+    if "://" not in path:
+        os.makedirs(path, exist_ok=True)
     return path
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from dbt_plugins.mart_exports import ensure_directory
 from tests.conftest import REPO, dbt, query, run_loader
 from tests.replay_server import ReplayServer, Store
 from tests.test_end_to_end import EXPECTED, MART
@@ -321,3 +322,15 @@ def test_each_lake_load_adds_files_and_a_deleted_lake_is_reloaded(
     # The lake is the pipeline's memory: once it is gone, all is read again.
     assert "full reload: the destination holds no earlier load" in third.stderr
     assert lake_rows(lake, "carts") == 7
+
+
+def test_the_export_folder_is_made_locally_and_never_for_a_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    nested = tmp_path / "a" / "b"
+
+    assert ensure_directory(str(nested)) == str(nested)
+    assert nested.is_dir()
+    assert ensure_directory("s3://bucket/marts") == "s3://bucket/marts"
+    assert list(tmp_path.iterdir()) == [tmp_path / "a"]
