@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 DESTINATION ?= duckdb
 DBT_TARGET := $(if $(filter filesystem,$(DESTINATION)),lake,dev)
 DBT_FLAGS := --warn-error-options '{"error": ["Deprecations"]}'
+DOCS_PORT ?= 8080
 
 export DBT_PROFILES_DIR := $(CURDIR)
 
@@ -32,13 +33,14 @@ test: install lint
 	$(BIN)/pytest
 
 lint: install
-	$(BIN)/ruff check loader tests
-	$(BIN)/ruff format --check loader tests
+	$(BIN)/ruff check loader tests dbt_plugins
+	$(BIN)/ruff format --check loader tests dbt_plugins
 	WAREHOUSE_PATH=$${TMPDIR:-/tmp}/fakestore-lint.duckdb $(BIN)/sqlfluff lint models macros tests
 
+## The dbt docs site with the lineage graph, at http://localhost:$(DOCS_PORT).
 docs: install
-	$(BIN)/dbt docs generate --target $(DBT_TARGET)
-	$(BIN)/dbt docs serve --target $(DBT_TARGET)
+	$(BIN)/dbt docs generate --target $(DBT_TARGET) $(DBT_FLAGS)
+	$(BIN)/dbt docs serve --target $(DBT_TARGET) --port $(DOCS_PORT) --no-browser
 
 clean:
 	rm -rf target logs data

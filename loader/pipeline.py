@@ -123,9 +123,16 @@ def run(
         )
         logger.info("full reload: %s", why)
     write_disposition = "merge" if destination == "duckdb" else "append"
+    # Parquet for every lake table: dlt would write the dict-built ones
+    # (products, users) as JSON lines otherwise.
+    file_format = settings.LAKE_FILE_FORMAT if destination == "filesystem" else None
     try:
         source = fakestore(write_disposition=write_disposition, **source_options)
-        info = pipeline.run(source, refresh="drop_sources" if full_reload else None)
+        info = pipeline.run(
+            source,
+            refresh="drop_sources" if full_reload else None,
+            loader_file_format=file_format,
+        )
     except Exception as error:
         raise LoaderError(_one_line(error)) from error
     return _summary(pipeline, info, time.monotonic() - started, full_reload)
