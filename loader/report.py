@@ -42,7 +42,8 @@ def loader_failed(
         rows=rows,
         quarantined=rows.get("quarantine", 0),
         load_ids=load_ids,
-        error=str(error),
+        # A password written in a URL of the error stays out of the warehouse.
+        error=alerts.redact(str(error)),
     )
     recorded = history.record_loader_run(warehouse_path(), run)
     if alert:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from loader import settings
+from loader.alerts import send as send_alert
 from loader.pipeline import run
 from tests.alert_receiver import SECRET_PATH, AlertReceiver
 from tests.conftest import REPO, query, run_loader
@@ -31,12 +32,14 @@ def api_down(replay: ReplayServer) -> None:
     replay.fault = lambda path, query, number: Reply(status=503, body=b"down")
 
 
-def run_dbt_build(*args: str) -> subprocess.CompletedProcess:
+def run_dbt_build(
+    *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """`python -m loader.dbt_build` as the DAG's task runs it."""
     return subprocess.run(
         [sys.executable, "-m", "loader.dbt_build", *args],
         cwd=REPO,
-        env=os.environ.copy(),
+        env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
         timeout=600,
@@ -143,9 +146,12 @@ def test_dbt_build_records_every_node_and_posts_no_alert_when_clean(
 ) -> None:
     assert run_loader().returncode == 0
 
-    built = run_dbt_build()
+    built = run_dbt_build(env={"LOG_FORMAT": "json"})
 
     assert built.returncode == 0, built.stdout + built.stderr
+    # dbt's lines and ours alike are JSON objects.
+    lines = (built.stdout + built.stderr).splitlines()
+    messages = [json.loads(line).get("message") for line in lines]
     counts = dict(
         query(
             warehouse,
@@ -161,7 +167,10 @@ def test_dbt_build_records_every_node_and_posts_no_alert_when_clean(
         " and resource_type <> 'unit_test')"
         " from ops.dbt_node_results",
     ) == [(1, 30)]
-    assert "37 node(s): 37 ok, 0 warn, 0 fail, 0 error, 0 skipped" in built.stderr
+    assert (
+        "dbt build: 37 node(s): 37 ok, 0 warn, 0 fail, 0 error, 0 skipped;"
+        " exit code 0" in messages
+    )
     assert alerts.texts == []
 
 
@@ -255,3 +264,31 @@ def test_carts_progress_is_logged_at_most_every_few_seconds(
     progress = [m for m in caplog.messages if "window(s) read" in m]
     assert len(progress) == lines
     assert progress[-1] == "carts: 59/59 window(s) read"
+
+
+def test_an_alert_keeps_secrets_out(
+    alerts: AlertReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    sent = send_alert(
+        f"load failed: GET https://etl:hunter2@api.example/carts; hook {alerts.url}"
+    )
+
+    assert sent
+    [text] = alerts.texts
+    assert "hunter2" not in text and "https://***@api.example/carts" in text
+    assert alerts.url not in text and "<webhook>" in text
+    assert_no_secret(text, caplog.text)
+
+
+def test_a_webhook_answering_an_error_is_a_warning(
+    alerts: AlertReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The receiver answers 404 off its secret path.
+    monkeypatch.setenv("ALERT_WEBHOOK_URL", alerts.url.replace(SECRET_PATH, "/x"))
+
+    assert not send_alert("something failed")
+
+    assert alerts.texts == []
+    assert "alert not delivered: webhook answered HTTP 404" in caplog.text
