@@ -93,9 +93,9 @@ def alert_message(
         problems = [node for node in invocation.nodes if node.status in PROBLEMS]
         for node in problems[:ALERT_NODES]:
             failures = f" ({node.failures} failing row(s))" if node.failures else ""
+            message = node.message.splitlines()[0] if node.message else ""
             lines.append(
-                f"- {node.status} {node.resource_type} {node.name}{failures}:"
-                f" {(node.message or '').splitlines()[0] if node.message else ''}"
+                f"- {node.status} {node.resource_type} {node.name}{failures}: {message}"
             )
         if len(problems) > ALERT_NODES:
             lines.append(f"- and {len(problems) - ALERT_NODES} more")
