@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+AIRFLOW_VENV := .venv-airflow
 DESTINATION ?= duckdb
 DBT_TARGET := $(if $(filter filesystem,$(DESTINATION)),lake,dev)
 DBT_FLAGS := --warn-error-options '{"error": ["Deprecations"]}'
@@ -9,7 +10,7 @@ DOCS_PORT ?= 8080
 
 export DBT_PROFILES_DIR := $(CURDIR)
 
-.PHONY: install run load build test lint docs bench clean
+.PHONY: install run load build test lint docs bench clean airflow airflow-standalone
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +19,21 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 install: $(BIN)/.installed
+
+## Airflow in an environment of its own: its pins and dbt's or dlt's never meet.
+$(AIRFLOW_VENV)/bin/.installed: orchestration/requirements.txt
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/pip install --quiet --upgrade pip
+	$(AIRFLOW_VENV)/bin/pip install --quiet -r orchestration/requirements.txt
+	touch $@
+
+airflow: $(AIRFLOW_VENV)/bin/.installed
+
+## Airflow locally (scheduler, UI on http://localhost:8080) running orchestration/.
+airflow-standalone: install airflow
+	AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/orchestration \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	$(AIRFLOW_VENV)/bin/airflow standalone
 
 ## Load from the API, then build and test the models.
 run: load build
@@ -29,12 +45,12 @@ build: install
 	$(BIN)/dbt build --target $(DBT_TARGET) $(DBT_FLAGS)
 
 ## The whole suite, offline: lint, loader tests, dbt build against the replay server.
-test: install lint
+test: install airflow lint
 	$(BIN)/pytest
 
 lint: install
-	$(BIN)/ruff check loader tests dbt_plugins
-	$(BIN)/ruff format --check loader tests dbt_plugins
+	$(BIN)/ruff check loader tests dbt_plugins orchestration
+	$(BIN)/ruff format --check loader tests dbt_plugins orchestration
 	WAREHOUSE_PATH=$${TMPDIR:-/tmp}/fakestore-lint.duckdb $(BIN)/sqlfluff lint models macros tests
 
 ## The dbt docs site with the lineage graph, at http://localhost:$(DOCS_PORT).

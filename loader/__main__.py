@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 
+from loader import history, logs, report
 from loader.pipeline import DESTINATIONS, LoaderError, RunSummary, run
 
 logger = logging.getLogger("loader")
@@ -27,6 +28,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="drop the raw tables and the cursor, then reload everything",
     )
+    parser.add_argument(
+        "--no-failure-alert",
+        action="store_true",
+        help="record a failure but post no alert (Airflow: an attempt to be retried)",
+    )
     return parser.parse_args(argv)
 
 
@@ -47,17 +53,20 @@ def log_summary(summary: RunSummary) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # Text by default, JSON lines with LOG_FORMAT=json.
+    logs.configure(logging.INFO)
     logger.info("load starts: destination %s", args.destination)
+    started_at = history.now()
     try:
         summary = run(args.destination, full_refresh=args.full_refresh)
     except LoaderError as error:
         logger.error("load failed: %s", error)
+        report.loader_failed(
+            args.destination, started_at, error, alert=not args.no_failure_alert
+        )
         return 1
     log_summary(summary)
+    report.loader_succeeded(args.destination, started_at, summary)
     return 0
 
 

@@ -30,6 +30,9 @@ DESTINATIONS = ("duckdb", "filesystem")
 class LoaderError(Exception):
     """A run failed; the message is the one line to show the user."""
 
+    # dlt's trace of the failed run (steps, counts, load ids), when it has one.
+    trace: Any = None
+
 
 @dataclass
 class RunSummary:
@@ -134,7 +137,9 @@ def run(
             loader_file_format=file_format,
         )
     except Exception as error:
-        raise LoaderError(_one_line(error)) from error
+        failure = LoaderError(_one_line(error))
+        failure.trace = pipeline.last_trace
+        raise failure from error
     return _summary(pipeline, info, time.monotonic() - started, full_reload)
 
 

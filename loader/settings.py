@@ -13,6 +13,8 @@ DEFAULT_START_DATE = "2020-01-01"
 DEFAULT_WINDOW_DAYS = 90
 DEFAULT_LAG_DAYS = 7
 DEFAULT_MAX_WORKERS = 8
+# A long extraction logs how many carts windows it has read at most this often.
+PROGRESS_SECONDS = 5.0
 
 # Environment variables read outside dlt's own config.
 WAREHOUSE_PATH_ENV = "WAREHOUSE_PATH"

@@ -11,6 +11,7 @@ lag that takes late or edited carts.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -206,10 +207,14 @@ def fakestore(
             api_time(start),
             api_time(end),
         )
+        progress.update(total=len(windows), done=0, logged=time.monotonic())
         for window_start, window_stop in windows:
             yield fetch_window(window_start, window_stop)
         # Kept only if every window loads: a failed extract commits no state.
         state[CURSOR_KEY] = api_time(end)
+
+    # Windows received so far, logged at most every PROGRESS_SECONDS.
+    progress = {"total": 0, "done": 0, "logged": 0.0}
 
     def split_batch(window: Window) -> Iterator[Any]:
         """A window's tables, each marked for the table it goes to.
@@ -217,6 +222,15 @@ def fakestore(
         Built here, in the extract thread, not in the worker that fetched:
         pyarrow's first use imports pandas, which is not safe across threads.
         """
+        progress["done"] += 1
+        if (
+            time.monotonic() - progress["logged"] >= settings.PROGRESS_SECONDS
+            or progress["done"] == progress["total"]
+        ):
+            progress["logged"] = time.monotonic()
+            logger.info(
+                "carts: %d/%d window(s) read", progress["done"], progress["total"]
+            )
         batch = cart_batch(window.records, "/carts")
         if batch.carts.num_rows:
             yield dlt.mark.with_table_name(batch.carts, settings.CARTS)

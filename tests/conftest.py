@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.alert_receiver import AlertReceiver
 from tests.replay_server import DATA_DIR, ReplayServer, Store
 
 __all__ = ["DATA_DIR"]
@@ -96,3 +97,11 @@ def dbt(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         text=True,
         timeout=600,
     )
+
+
+@pytest.fixture
+def alerts(monkeypatch: pytest.MonkeyPatch) -> Iterator[AlertReceiver]:
+    """A webhook on 127.0.0.1, set as ALERT_WEBHOOK_URL, keeping each alert."""
+    with AlertReceiver() as receiver:
+        monkeypatch.setenv("ALERT_WEBHOOK_URL", receiver.url)
+        yield receiver
