@@ -159,7 +159,12 @@ def test_dbt_build_records_every_node_and_posts_no_alert_when_clean(
             " from ops.dbt_node_results group by all",
         )
     )
-    assert counts == {"model:success": 6, "test:pass": 24, "unit_test:pass": 7}
+    assert counts == {
+        "model:success": 6,
+        "test:pass": 24,
+        "unit_test:pass": 7,
+        "exposure:no-op": 1,
+    }
     assert query(
         warehouse,
         "select count(distinct invocation_id), count(*) filter (where"
@@ -168,7 +173,7 @@ def test_dbt_build_records_every_node_and_posts_no_alert_when_clean(
         " from ops.dbt_node_results",
     ) == [(1, 30)]
     assert (
-        "dbt build: 37 node(s): 37 ok, 0 warn, 0 fail, 0 error, 0 skipped;"
+        "dbt build: 38 node(s): 38 ok, 0 warn, 0 fail, 0 error, 0 skipped;"
         " exit code 0" in messages
     )
     assert alerts.texts == []
