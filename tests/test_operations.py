@@ -171,7 +171,7 @@ def test_dbt_build_records_every_node_and_posts_no_alert_when_clean(
         " completed_at >= started_at and execution_seconds >= 0"
         " and resource_type <> 'unit_test')"
         " from ops.dbt_node_results",
-    ) == [(1, 30)]
+    ) == [(1, 31)]
     assert (
         "dbt build: 38 node(s): 38 ok, 0 warn, 0 fail, 0 error, 0 skipped;"
         " exit code 0" in messages
