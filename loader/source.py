@@ -169,6 +169,7 @@ def fakestore(
         write_disposition=write_disposition,
         columns=PRODUCT_COLUMNS,
         parallelized=True,
+        file_format="parquet",
     )
     def products() -> Iterator[Any]:
         yield from entities("products")
@@ -179,6 +180,7 @@ def fakestore(
         write_disposition=write_disposition,
         columns=USER_COLUMNS,
         parallelized=True,
+        file_format="parquet",
     )
     def users() -> Iterator[Any]:
         yield from entities("users")
