@@ -40,5 +40,9 @@ docs: install
 	$(BIN)/dbt docs generate --target $(DBT_TARGET)
 	$(BIN)/dbt docs serve --target $(DBT_TARGET)
 
+## Loader vs the naive script on generated data; writes BENCHMARKS.md (~5 min).
+bench: install
+	$(BIN)/python -m bench
+
 clean:
 	rm -rf target logs data
