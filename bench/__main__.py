@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import logging
 import os
 import platform
@@ -69,6 +70,7 @@ class Settings:
     speedup_lines: int
     work: Path
     out: Path
+    report_only: bool = False
 
 
 class Server:
@@ -125,7 +127,11 @@ def measure(command: list[str], env: dict[str, str], log: Path) -> Proc:
     found = STEPS.search(text)
     if found:
         proc.steps = dict(
-            zip(("extract", "normalize", "load"), map(float, found.groups()), strict=True)
+            zip(
+                ("extract", "normalize", "load"),
+                map(float, found.groups()),
+                strict=True,
+            )
         )
     return proc
 
@@ -355,6 +361,8 @@ def report(
     ]
     ours = largest["loader_s"] + largest["dbt_s"]
     request_share = inc["requests"] / inc["first_requests"]
+    days = (FIRST_NOW - datetime.fromisoformat(START_DATE).replace(tzinfo=UTC)).days
+    windows = -(-days // settings.window_days)
     time_share = inc["loader_s"] / inc["first_loader_s"]
     out = [
         "# Benchmarks",
@@ -373,8 +381,8 @@ def report(
         " in four categories with 1/k popularity, one user per 20 carts.",
         f"- Served by the replay server on 127.0.0.1 with {settings.latency * 1000:.0f}"
         f" ms latency per request. Loader settings: window_days {settings.window_days}"
-        f" (so about {(FIRST_NOW - datetime(2023, 1, 1, tzinfo=UTC)).days // settings.window_days + 1}"
-        f" carts windows), lag_days {settings.lag_days}, max_workers {workers}, `now`"
+        f" (so {windows} carts windows), lag_days {settings.lag_days},"
+        f" max_workers {workers}, `now`"
         f" pinned to {FIRST_NOW:%Y-%m-%d}.",
         "- Time is wall-clock of the whole command (process start included); memory"
         " is the peak RSS of that process (`wait4`).",
@@ -405,7 +413,8 @@ def report(
         f" {time_share:.1%} | {verdict(time_share <= 0.1)} |",
         f"| load + dbt build <= naive script's time at {largest['lines']:,} lines"
         f" | {ours:.1f} s vs {largest['naive_s']:.1f} s"
-        f" ({ours / largest['naive_s']:.2f}x) | {verdict(ours <= largest['naive_s'])} |",
+        f" ({ours / largest['naive_s']:.2f}x)"
+        f" | {verdict(ours <= largest['naive_s'])} |",
         f"| loader peak memory <= half the naive script's at {largest['lines']:,}"
         f" lines | {largest['loader_mb']:.0f} MB vs {largest['naive_mb']:.0f} MB"
         f" ({largest['loader_mb'] / largest['naive_mb']:.2f}x)"
@@ -484,6 +493,12 @@ def parse_args(argv: list[str] | None) -> Settings:
     parser.add_argument("--speedup-lines", type=int, default=10000)
     parser.add_argument("--work", type=Path, default=REPO / "bench" / "out")
     parser.add_argument("--out", type=Path, default=REPO / "BENCHMARKS.md")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rewrite the report from the last run's results.json (after editing"
+        " bench/NOTES.md), measuring nothing",
+    )
     args = parser.parse_args(argv)
     return Settings(
         scales=[int(s) for s in args.scales.split(",")],
@@ -494,6 +509,7 @@ def parse_args(argv: list[str] | None) -> Settings:
         speedup_lines=args.speedup_lines,
         work=args.work,
         out=args.out,
+        report_only=args.report_only,
     )
 
 
@@ -501,19 +517,35 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     settings = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s bench: %(message)s")
     settings.work.mkdir(parents=True, exist_ok=True)
-    started = datetime.now(UTC)
-    clock = time.monotonic()
-    load_before = load_average()
-    results: dict[str, Any] = {"speedup": speedup(settings), "scales": []}
-    for index, lines in enumerate(settings.scales):
-        last = index == len(settings.scales) - 1
-        results["scales"].append(scale_run(settings, lines, last))
+    saved = settings.work / "results.json"
+    if settings.report_only:
+        run = json.loads(saved.read_text("utf-8"))
+    else:
+        started = datetime.now(UTC)
+        clock = time.monotonic()
+        load_before = load_average()
+        results: dict[str, Any] = {"speedup": speedup(settings), "scales": []}
+        for index, lines in enumerate(settings.scales):
+            last = index == len(settings.scales) - 1
+            results["scales"].append(scale_run(settings, lines, last))
+        run = {
+            "results": results,
+            "started": started.isoformat(),
+            "seconds": time.monotonic() - clock,
+            "loads": [load_before, load_average()],
+        }
+        saved.write_text(json.dumps(run, indent=1), "utf-8")
+    results = run["results"]
+    # JSON keys are strings: the worker counts become ints again.
+    speed = results["speedup"]
+    for key in [k for k in speed if isinstance(k, str) and k.isdigit()]:
+        speed[int(key)] = speed.pop(key)
     text = report(
         settings,
         results,
-        started,
-        time.monotonic() - clock,
-        (load_before, load_average()),
+        datetime.fromisoformat(run["started"]),
+        run["seconds"],
+        tuple(run["loads"]),
     )
     settings.out.write_text(text, "utf-8")
     logger.info("wrote %s", settings.out)

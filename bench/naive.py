@@ -37,9 +37,7 @@ def main(base_url: str, out: str) -> None:
         products[["id", "category"]].rename(columns={"id": "productId"}),
         on="productId",
     )
-    by_category = (
-        known.groupby(["userId", "category"])["quantity"].sum().reset_index()
-    )
+    by_category = known.groupby(["userId", "category"])["quantity"].sum().reset_index()
     by_category = by_category.sort_values(
         ["userId", "quantity", "category"], ascending=[True, False, True]
     )
@@ -50,15 +48,11 @@ def main(base_url: str, out: str) -> None:
 
     all_users = sorted(set(users["id"]) | set(lines["userId"]))
     summary = (
-        pd.DataFrame(index=pd.Index(all_users, name="user_id"))
-        .join(activity)
-        .join(top)
+        pd.DataFrame(index=pd.Index(all_users, name="user_id")).join(activity).join(top)
     )
     summary["cart_count"] = summary["cart_count"].fillna(0).astype(int)
     summary["total_quantity"] = summary["total_quantity"].fillna(0).astype(int)
-    summary["top_category_quantity"] = summary["top_category_quantity"].astype(
-        "Int64"
-    )
+    summary["top_category_quantity"] = summary["top_category_quantity"].astype("Int64")
     summary = summary[
         [
             "latest_cart_date",

@@ -213,23 +213,26 @@ def fakestore(
         # Kept only if every window loads: a failed extract commits no state.
         state[CURSOR_KEY] = api_time(end)
 
-    def split_batch(window: Window) -> Iterator[Any]:
-        """A window's tables, each marked for the table it goes to.
+    # Made once, not per window: dlt validates hints each time they are made.
+    line_hints = dlt.mark.make_hints(
+        table_name=settings.CART_LINES,
+        write_disposition=write_disposition,
+        primary_key=["cart_id", "line_number"],
+        merge_key="cart_id",
+    )
+    # pyarrow's first use imports pandas, which is not safe across threads and
+    # takes a while: done here, before the extract step and its pool start.
+    cart_batch([], "/carts")
 
-        Built here, in the extract thread, not in the worker that fetched:
-        pyarrow's first use imports pandas, which is not safe across threads.
-        """
+    def split_batch(window: Window) -> Iterator[Any]:
+        """A window's tables, each marked for the table it goes to."""
         batch = cart_batch(window.records, "/carts")
         if batch.carts.num_rows:
             yield dlt.mark.with_table_name(batch.carts, settings.CARTS)
         if batch.lines.num_rows:
-            hints = dlt.mark.make_hints(
-                table_name=settings.CART_LINES,
-                write_disposition=write_disposition,
-                primary_key=["cart_id", "line_number"],
-                merge_key="cart_id",
+            yield dlt.mark.with_hints(
+                batch.lines, line_hints, create_table_variant=True
             )
-            yield dlt.mark.with_hints(batch.lines, hints, create_table_variant=True)
         if batch.rejected:
             yield _quarantined(batch.rejected)
 
