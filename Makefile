@@ -40,7 +40,7 @@ docs: install
 	$(BIN)/dbt docs generate --target $(DBT_TARGET)
 	$(BIN)/dbt docs serve --target $(DBT_TARGET)
 
-## Loader vs the naive script on generated data; writes BENCHMARKS.md (~5 min).
+## Loader vs the naive script on generated data; writes BENCHMARKS.md (~2 min).
 bench: install
 	$(BIN)/python -m bench
 
