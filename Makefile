@@ -32,8 +32,8 @@ test: install lint
 	$(BIN)/pytest
 
 lint: install
-	$(BIN)/ruff check loader tests
-	$(BIN)/ruff format --check loader tests
+	$(BIN)/ruff check loader tests bench
+	$(BIN)/ruff format --check loader tests bench
 	WAREHOUSE_PATH=$${TMPDIR:-/tmp}/fakestore-lint.duckdb $(BIN)/sqlfluff lint models macros tests
 
 docs: install
