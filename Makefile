@@ -49,14 +49,18 @@ test: install airflow lint
 	$(BIN)/pytest
 
 lint: install
-	$(BIN)/ruff check loader tests dbt_plugins orchestration
-	$(BIN)/ruff format --check loader tests dbt_plugins orchestration
+	$(BIN)/ruff check loader tests dbt_plugins orchestration bench
+	$(BIN)/ruff format --check loader tests dbt_plugins orchestration bench
 	WAREHOUSE_PATH=$${TMPDIR:-/tmp}/fakestore-lint.duckdb $(BIN)/sqlfluff lint models macros tests
 
 ## The dbt docs site with the lineage graph, at http://localhost:$(DOCS_PORT).
 docs: install
 	$(BIN)/dbt docs generate --target $(DBT_TARGET) $(DBT_FLAGS)
 	$(BIN)/dbt docs serve --target $(DBT_TARGET) --port $(DOCS_PORT) --no-browser
+
+## Loader vs the naive script on generated data; writes BENCHMARKS.md (~2 min).
+bench: install
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf target logs data

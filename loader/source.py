@@ -41,9 +41,15 @@ USER_COLUMNS = {"id": {"data_type": "bigint", "nullable": False}}
 
 @dataclass(frozen=True)
 class Window:
-    """One window's records, kept whole: dlt would split a bare list into items."""
+    """One window's response, kept as bytes until the extract thread reads it.
 
-    records: list[Any]
+    Bytes are a fraction of the size of the parsed records, so the windows
+    waiting in the pool cost little memory.
+    """
+
+    target: str
+    status: int
+    content: bytes
 
 
 class ApiError(Exception):
@@ -54,8 +60,8 @@ class ConfigError(ValueError):
     """A setting under [sources.fakestore] has a value the loader cannot use."""
 
 
-def fetch_list(client: Client, url: str, params: dict[str, str] | None = None) -> list:
-    """GET a JSON array, or raise ApiError naming the request and what failed."""
+def fetch(client: Client, url: str, params: dict[str, str] | None = None) -> Window:
+    """GET a URL; raise ApiError naming the request if it got no answer."""
     target = f"{url}?{urlencode(params)}" if params else url
     try:
         response = client.get(url, params=params)
@@ -63,20 +69,31 @@ def fetch_list(client: Client, url: str, params: dict[str, str] | None = None) -
         raise ApiError(
             f"GET {target} failed: {type(error).__name__}: {error}"
         ) from error
-    if not response.ok:
-        raise ApiError(f"GET {target} answered HTTP {response.status_code}")
+    return Window(target, response.status_code, response.content)
+
+
+def json_list(window: Window) -> list:
+    """The JSON array a response holds, or ApiError naming the request."""
+    target = window.target
+    if window.status >= 400:
+        raise ApiError(f"GET {target} answered HTTP {window.status}")
     try:
-        body = json.loadb(response.content)
+        body = json.loadb(window.content)
     except ValueError as error:
-        start = response.content[:60].decode("utf-8", "replace")
+        start = window.content[:60].decode("utf-8", "replace")
         raise ApiError(
-            f"GET {target} answered HTTP {response.status_code} with a body that is"
+            f"GET {target} answered HTTP {window.status} with a body that is"
             f" not JSON, starting {start!r}"
         ) from error
     if not isinstance(body, list):
         kind = "null" if body is None else type(body).__name__
         raise ApiError(f"GET {target} answered JSON {kind} where a list was expected")
     return body
+
+
+def fetch_list(client: Client, url: str, params: dict[str, str] | None = None) -> list:
+    """GET a JSON array, or raise ApiError naming the request and what failed."""
+    return json_list(fetch(client, url, params))
 
 
 def parse_instant(value: str, setting: str) -> datetime:
@@ -170,6 +187,7 @@ def fakestore(
         write_disposition=write_disposition,
         columns=PRODUCT_COLUMNS,
         parallelized=True,
+        file_format="parquet",
     )
     def products() -> Iterator[Any]:
         yield from entities("products")
@@ -180,6 +198,7 @@ def fakestore(
         write_disposition=write_disposition,
         columns=USER_COLUMNS,
         parallelized=True,
+        file_format="parquet",
     )
     def users() -> Iterator[Any]:
         yield from entities("users")
@@ -187,7 +206,7 @@ def fakestore(
     @dlt.defer
     def fetch_window(start: datetime, stop: datetime) -> Window:
         params = {"startdate": api_time(start), "enddate": api_time(stop)}
-        return Window(fetch_list(client, f"{base_url}/carts", params))
+        return fetch(client, f"{base_url}/carts", params)
 
     @dlt.resource(
         name=settings.CARTS,
@@ -215,13 +234,19 @@ def fakestore(
 
     # Windows received so far, logged at most every PROGRESS_SECONDS.
     progress = {"total": 0, "done": 0, "logged": 0.0}
+    # Made once, not per window: dlt validates hints each time they are made.
+    line_hints = dlt.mark.make_hints(
+        table_name=settings.CART_LINES,
+        write_disposition=write_disposition,
+        primary_key=["cart_id", "line_number"],
+        merge_key="cart_id",
+    )
+    # pyarrow's first use imports pandas, which is not safe across threads and
+    # takes a while: done here, before the extract step and its pool start.
+    cart_batch([], "/carts")
 
     def split_batch(window: Window) -> Iterator[Any]:
-        """A window's tables, each marked for the table it goes to.
-
-        Built here, in the extract thread, not in the worker that fetched:
-        pyarrow's first use imports pandas, which is not safe across threads.
-        """
+        """A window's tables, each marked for the table it goes to."""
         progress["done"] += 1
         if (
             time.monotonic() - progress["logged"] >= settings.PROGRESS_SECONDS
@@ -231,17 +256,13 @@ def fakestore(
             logger.info(
                 "carts: %d/%d window(s) read", progress["done"], progress["total"]
             )
-        batch = cart_batch(window.records, "/carts")
+        batch = cart_batch(json_list(window), "/carts")
         if batch.carts.num_rows:
             yield dlt.mark.with_table_name(batch.carts, settings.CARTS)
         if batch.lines.num_rows:
-            hints = dlt.mark.make_hints(
-                table_name=settings.CART_LINES,
-                write_disposition=write_disposition,
-                primary_key=["cart_id", "line_number"],
-                merge_key="cart_id",
+            yield dlt.mark.with_hints(
+                batch.lines, line_hints, create_table_variant=True
             )
-            yield dlt.mark.with_hints(batch.lines, hints, create_table_variant=True)
         if batch.rejected:
             yield _quarantined(batch.rejected)
 

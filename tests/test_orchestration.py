@@ -151,7 +151,8 @@ def test_a_dag_run_builds_the_mart_and_posts_no_alert(
     assert dag_run_id.startswith("manual__")
     assert query(
         warehouse,
-        "select count(*), count(*) filter (where status in ('success', 'pass', 'no-op')),"
+        "select count(*),"
+        " count(*) filter (where status in ('success', 'pass', 'no-op')),"
         " count(distinct dag_run_id), any_value(dag_run_id)"
         " from ops.dbt_node_results",
     ) == [(38, 38, 1, dag_run_id)]
