@@ -19,6 +19,8 @@ WAREHOUSE_PATH_ENV = "WAREHOUSE_PATH"
 DEFAULT_WAREHOUSE_PATH = "data/warehouse.duckdb"
 LAKE_URL_ENV = "LAKE_URL"
 DEFAULT_LAKE_URL = "data/lake"
+# The lake's raw files; dbt's lake target reads them with read_parquet.
+LAKE_FILE_FORMAT = "parquet"
 PIPELINES_DIR_ENV = "PIPELINES_DIR"
 DEFAULT_PIPELINES_DIR = "data/.pipelines"
 
