@@ -8,7 +8,7 @@ DBT_FLAGS := --warn-error-options '{"error": ["Deprecations"]}'
 
 export DBT_PROFILES_DIR := $(CURDIR)
 
-.PHONY: install run load build test lint docs bench clean
+.PHONY: install install-spark run load build test lint docs bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,17 +18,25 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
+# Spark and dbt-spark (about 350 MB) for `--target spark` and its test; the
+# DuckDB path never needs them.
+$(BIN)/.installed-spark: $(BIN)/.installed
+	$(BIN)/pip install --quiet -e '.[dev,spark]'
+	touch $@
+
+install-spark: $(BIN)/.installed-spark
+
 ## Load from the API, then build and test the models.
 run: load build
 
 load: install
 	$(BIN)/python -m loader --destination $(DESTINATION)
 
-build: install
+build: install $(if $(filter spark,$(DBT_TARGET)),install-spark)
 	$(BIN)/dbt build --target $(DBT_TARGET) $(DBT_FLAGS)
 
 ## The whole suite, offline: lint, loader tests, dbt build against the replay server.
-test: install lint
+test: install install-spark lint
 	$(BIN)/pytest
 
 lint: install
