@@ -45,6 +45,8 @@ def bucket(
     monkeypatch.setenv(CREDENTIALS + "ENDPOINT_URL", endpoint)
     monkeypatch.setenv("LAKE_URL", f"s3://{BUCKET}/lake")
     monkeypatch.setenv("LAKE_WAREHOUSE_PATH", str(tmp_path / "lake.duckdb"))
+    # Whatever a mart writes beside its table stays out of the repository.
+    monkeypatch.setenv("MARTS_EXPORT_DIR", str(tmp_path / "exports"))
     try:
         yield client
     finally:

@@ -89,6 +89,8 @@ def test_spark_builds_the_duckdb_mart_from_the_lake(
 ) -> None:
     spark_dir = tmp_path / "spark-warehouse"
     monkeypatch.setenv("SPARK_WAREHOUSE_DIR", str(spark_dir))
+    # Whatever a mart writes beside its table stays out of the repository.
+    monkeypatch.setenv("MARTS_EXPORT_DIR", str(tmp_path / "exports"))
     for destination in ("duckdb", "filesystem"):
         loaded = run_loader("--destination", destination, env=WEST)
         assert loaded.returncode == 0, loaded.stderr
