@@ -10,7 +10,8 @@ DOCS_PORT ?= 8080
 
 export DBT_PROFILES_DIR := $(CURDIR)
 
-.PHONY: install run load build test lint docs bench clean airflow airflow-standalone
+.PHONY: install install-spark run load build test lint docs bench clean airflow \
+	airflow-standalone
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,17 +36,25 @@ airflow-standalone: install airflow
 	AIRFLOW__CORE__LOAD_EXAMPLES=False \
 	$(AIRFLOW_VENV)/bin/airflow standalone
 
+# Spark and dbt-spark (about 350 MB) for `--target spark` and its test; the
+# DuckDB path never needs them.
+$(BIN)/.installed-spark: $(BIN)/.installed
+	$(BIN)/pip install --quiet -e '.[dev,spark]'
+	touch $@
+
+install-spark: $(BIN)/.installed-spark
+
 ## Load from the API, then build and test the models.
 run: load build
 
 load: install
 	$(BIN)/python -m loader --destination $(DESTINATION)
 
-build: install
+build: install $(if $(filter spark,$(DBT_TARGET)),install-spark)
 	$(BIN)/dbt build --target $(DBT_TARGET) $(DBT_FLAGS)
 
 ## The whole suite, offline: lint, loader tests, dbt build against the replay server.
-test: install airflow lint
+test: install install-spark airflow lint
 	$(BIN)/pytest
 
 lint: install

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+from dlt.common.destination.exceptions import DestinationUndefinedEntity
 from dlt.common.pipeline import LoadInfo
 from dlt.pipeline.pipeline import Pipeline
 
@@ -86,6 +87,8 @@ def make_pipeline(destination: str) -> Pipeline:
 
 def destination_has_state(pipeline: Pipeline) -> bool:
     """Whether the destination remembers an earlier load of this pipeline."""
+    if pipeline.destination.destination_type == "dlt.destinations.filesystem":
+        return _lake_has_state(pipeline)
     try:
         with pipeline.sql_client() as client:
             table = client.make_qualified_table_name("_dlt_pipeline_state")
@@ -97,6 +100,27 @@ def destination_has_state(pipeline: Pipeline) -> bool:
         logger.debug("no pipeline state at the destination: %s", error)
         return False
     return bool(rows and rows[0][0])
+
+
+def _lake_has_state(pipeline: Pipeline) -> bool:
+    """Whether the lake holds a state file of this pipeline.
+
+    Read with the filesystem client itself: dlt's SQL client over a bucket
+    needs DuckDB's httpfs extension, which an offline machine cannot fetch,
+    and a wrong "no" here would make the run drop the lake's history.
+    """
+    try:
+        with pipeline.destination_client() as client:
+            state = client.get_stored_state(pipeline.pipeline_name)
+    except DestinationUndefinedEntity as error:  # no state folder yet
+        logger.debug("no pipeline state in the lake: %s", error)
+        return False
+    except Exception as error:  # unreachable, denied: never guess "empty"
+        raise LoaderError(
+            f"cannot read the pipeline state in the lake at {lake_url()}:"
+            f" {_one_line(error)}"
+        ) from error
+    return state is not None
 
 
 def configure_workers() -> None:

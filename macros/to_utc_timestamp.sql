@@ -10,3 +10,9 @@
     {#- A zone-aware instant to the wall-clock time in UTC, not local. -#}
     timezone('UTC', {{ column }})
 {%- endmacro %}
+
+{% macro spark__to_utc_timestamp(column) -%}
+    {#- An instant to the wall-clock time in the session's zone, which the
+        spark profile pins to UTC. -#}
+    cast({{ column }} as timestamp_ntz)
+{%- endmacro %}

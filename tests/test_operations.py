@@ -164,6 +164,8 @@ def test_dbt_build_records_every_node_and_posts_no_alert_when_clean(
         "test:pass": 24,
         "unit_test:pass": 7,
         "exposure:no-op": 1,
+        # The on-run-start hook that registers the lake on Spark.
+        "operation:success": 1,
     }
     assert query(
         warehouse,
@@ -171,9 +173,9 @@ def test_dbt_build_records_every_node_and_posts_no_alert_when_clean(
         " completed_at >= started_at and execution_seconds >= 0"
         " and resource_type <> 'unit_test')"
         " from ops.dbt_node_results",
-    ) == [(1, 31)]
+    ) == [(1, 32)]
     assert (
-        "dbt build: 38 node(s): 38 ok, 0 warn, 0 fail, 0 error, 0 skipped;"
+        "dbt build: 39 node(s): 39 ok, 0 warn, 0 fail, 0 error, 0 skipped;"
         " exit code 0" in messages
     )
     assert alerts.texts == []

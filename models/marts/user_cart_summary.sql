@@ -90,7 +90,8 @@ final as (
     select
         cast(all_users.user_id as bigint) as user_id,
         cast(cart_activity.latest_cart_date as date) as latest_cart_date,
-        cast(top_categories.top_category as varchar) as top_category,
+        cast(top_categories.top_category as {{ dbt.type_string() }})
+            as top_category,
         cast(top_categories.top_category_quantity as bigint)
             as top_category_quantity,
         cast(coalesce(cart_activity.cart_count, 0) as bigint) as cart_count,
