@@ -16,11 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+import duckdb
 from dlt.common.destination.exceptions import DestinationUndefinedEntity
 from dlt.common.pipeline import LoadInfo
+from dlt.common.schema.exceptions import DataValidationError
 from dlt.pipeline.pipeline import Pipeline
 
 from loader import settings
+from loader.lock import RunLockedError, duckdb_lock_message, exclusive
 from loader.source import ApiError, ConfigError, fakestore
 
 logger = logging.getLogger(__name__)
@@ -132,12 +135,53 @@ def configure_workers() -> None:
     dlt.config["extract.max_parallel_items"] = 2 * workers
 
 
+def pipelines_dir() -> str:
+    return os.environ.get(settings.PIPELINES_DIR_ENV, settings.DEFAULT_PIPELINES_DIR)
+
+
+def lock_path(destination: str) -> Path:
+    """The run lock: next to the warehouse, or in PIPELINES_DIR for the lake."""
+    if destination == "duckdb":
+        path = warehouse_path()
+        return path.with_name(path.name + ".lock")
+    return Path(pipelines_dir()) / f"{settings.PIPELINE_NAME}_{destination}.lock"
+
+
 def run(
     destination: str = "duckdb",
     full_refresh: bool = False,
     **source_options: Any,
 ) -> RunSummary:
-    """Extract, normalize and load once; raise LoaderError with one clear line."""
+    """Extract, normalize and load once; raise LoaderError with one clear line.
+
+    One run at a time: a second run exits at once, naming the one that holds
+    the lock, before it touches the destination or the working folder.
+    """
+    what = "the warehouse" if destination == "duckdb" else "the lake pipeline"
+    try:
+        with exclusive(lock_path(destination), what):
+            if destination == "duckdb":
+                _check_warehouse_is_free(warehouse_path())
+            return _run_locked(destination, full_refresh, **source_options)
+    except RunLockedError as error:
+        raise LoaderError(str(error)) from error
+
+
+def _check_warehouse_is_free(path: Path) -> None:
+    """Fail with a clear line when another program has the DuckDB file open."""
+    if not path.exists():
+        return
+    try:
+        duckdb.connect(str(path)).close()
+    except duckdb.Error as error:
+        message = duckdb_lock_message(path, error)
+        message = message or f"cannot open the warehouse {path}: {error}"
+        raise LoaderError(message) from error
+
+
+def _run_locked(
+    destination: str, full_refresh: bool, **source_options: Any
+) -> RunSummary:
     started = time.monotonic()
     pipeline = make_pipeline(destination)
     configure_workers()
@@ -163,6 +207,11 @@ def run(
     except Exception as error:
         failure = LoaderError(_one_line(error))
         failure.trace = pipeline.last_trace
+        if _in_chain(error, DataValidationError):
+            # Its package would fail the same way on every later run: drop it
+            # with the local state, so the next run resumes from the
+            # destination's state and reads the same windows again.
+            pipeline.drop()
         raise failure from error
     return _summary(pipeline, info, time.monotonic() - started, full_reload)
 
@@ -173,8 +222,36 @@ def _one_line(error: BaseException) -> str:
     while seen is not None:
         if isinstance(seen, (ApiError, ConfigError, LoaderError)):
             return str(seen)
+        if isinstance(seen, DataValidationError):
+            return _contract_message(seen)
+        locked = duckdb_lock_message(warehouse_path(), seen)
+        if locked:
+            return locked
         seen = seen.__cause__ or seen.__context__
     return f"{type(error).__name__}: {error}".splitlines()[0]
+
+
+def _in_chain(error: BaseException | None, kind: type) -> bool:
+    while error is not None:
+        if isinstance(error, kind):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _contract_message(error: DataValidationError) -> str:
+    """Which raw column changed type, from dlt's schema contract error."""
+    column = error.column_name or "?"
+    base, _, variant = column.partition("__v_")
+    columns = (error.table_schema or {}).get("columns", {})
+    held = columns.get(base, {}).get("data_type")
+    sent = f"{variant} " if variant else "a value of another type "
+    holds = f" {held}" if held else " another type"
+    return (
+        f"{settings.DATASET_NAME}.{error.table_name}.{base} changed type: the API"
+        f" sent {sent}where the column holds{holds}; the schema contract freezes"
+        " column types, so nothing was loaded (README: Bad input and faults)"
+    )
 
 
 def _summary(

@@ -109,20 +109,38 @@ def check_entities(
 ) -> tuple[list[dict[str, Any]], list[Rejected]]:
     """Split products or users into loadable records and rejected ones.
 
-    A record needs an integer `id` (the merge key); sensitive fields are
-    removed before the record goes anywhere.
+    A record needs an integer `id` (the merge key); of the copies of one id
+    in a response, the last is loaded and the earlier ones quarantined;
+    sensitive fields are removed before the record goes anywhere.
     """
     kept: list[dict[str, Any]] = []
     rejected: list[Rejected] = []
-    for record in records:
+    last = _last_positions(records)
+    for position, record in enumerate(records):
         if not isinstance(record, dict):
             rejected.append(Rejected(endpoint, None, "not a JSON object", record))
         elif not _is_int(record.get("id")):
             reason = "missing or non-integer id"
             rejected.append(Rejected(endpoint, _record_id(record), reason, record))
+        elif last[record["id"]] != position:
+            reason = _duplicate_reason(record["id"])
+            rejected.append(Rejected(endpoint, _record_id(record), reason, record))
         else:
             kept.append(_without_secrets(record))
     return kept, rejected
+
+
+def _last_positions(records: list[Any]) -> dict[int, int]:
+    """Where each integer id occurs last in a response."""
+    return {
+        record["id"]: position
+        for position, record in enumerate(records)
+        if isinstance(record, dict) and _is_int(record.get("id"))
+    }
+
+
+def _duplicate_reason(record_id: int) -> str:
+    return f"duplicate id {record_id} in one response: its last copy is loaded"
 
 
 class _Extras:
@@ -190,7 +208,8 @@ def cart_batch(records: list[Any], endpoint: str) -> CartBatch:
 
     Rules (the README lists them): a cart needs an integer id, an integer
     userId, a parseable date and a products list, or it is quarantined
-    whole; a line needs an integer productId and a quantity that is an
+    whole, as is every copy of a cart id but the last one in the response;
+    a line needs an integer productId and a quantity that is an
     integer or a string of one, or that line alone is quarantined. Zero and
     negative quantities, unknown products and repeated products are kept:
     the models decide what they count for.
@@ -208,9 +227,12 @@ def cart_batch(records: list[Any], endpoint: str) -> CartBatch:
     quantities: list[int] = []
     line_extras = _Extras()
     rejected: list[Rejected] = []
+    last = _last_positions(records)
 
-    for record in records:
+    for position, record in enumerate(records):
         reason = _cart_problem(record, parse_date)
+        if not reason and last[record["id"]] != position:
+            reason = _duplicate_reason(record["id"])
         if reason:
             rejected.append(Rejected(endpoint, _record_id(record), reason, record))
             continue

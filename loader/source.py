@@ -37,6 +37,16 @@ PRODUCT_COLUMNS = {
     "rating__count": {"data_type": "bigint"},
 }
 USER_COLUMNS = {"id": {"data_type": "bigint", "nullable": False}}
+QUARANTINE_COLUMNS = {
+    name: {"data_type": "text", "nullable": True}
+    for name in ("endpoint", "record_id", "reason", "payload")
+}
+# A column keeps its type: a value dlt cannot convert to it (a text price)
+# fails the run naming table and column, instead of a variant column that
+# the models would never read. New fields still add columns.
+SCHEMA_CONTRACT = {"data_type": "freeze"}
+# HTTP statuses dlt's client retries before the loader sees them.
+RETRIED_STATUSES = frozenset({429, *range(500, 600)})
 
 
 @dataclass(frozen=True)
@@ -67,7 +77,7 @@ def fetch(client: Client, url: str, params: dict[str, str] | None = None) -> Win
         response = client.get(url, params=params)
     except RequestException as error:
         raise ApiError(
-            f"GET {target} failed: {type(error).__name__}: {error}"
+            f"GET {target} failed after {_attempts()}: {type(error).__name__}: {error}"
         ) from error
     return Window(target, response.status_code, response.content)
 
@@ -76,7 +86,12 @@ def json_list(window: Window) -> list:
     """The JSON array a response holds, or ApiError naming the request."""
     target = window.target
     if window.status >= 400:
-        raise ApiError(f"GET {target} answered HTTP {window.status}")
+        gave_up = (
+            f" (gave up after {_attempts()})"
+            if window.status in RETRIED_STATUSES
+            else ""
+        )
+        raise ApiError(f"GET {target} answered HTTP {window.status}{gave_up}")
     try:
         body = json.loadb(window.content)
     except ValueError as error:
@@ -94,6 +109,11 @@ def json_list(window: Window) -> list:
 def fetch_list(client: Client, url: str, params: dict[str, str] | None = None) -> list:
     """GET a JSON array, or raise ApiError naming the request and what failed."""
     return json_list(fetch(client, url, params))
+
+
+def _attempts() -> str:
+    tries = dlt.config.get("runtime.request_max_attempts", int)
+    return f"{tries} attempt(s)" if tries else "its retries"
 
 
 def parse_instant(value: str, setting: str) -> datetime:
@@ -144,8 +164,12 @@ def _positive(value: Any, setting: str, minimum: int) -> int:
 
 def _quarantined(rejected: list[Rejected]) -> Any:
     rows = [r.as_row() for r in rejected]
+    # Its own columns, so that the resource's (a non-null `id`) do not apply.
     hints = dlt.mark.make_hints(
-        table_name=settings.QUARANTINE, write_disposition="append", primary_key=[]
+        table_name=settings.QUARANTINE,
+        write_disposition="append",
+        primary_key=[],
+        columns=QUARANTINE_COLUMNS,
     )
     return dlt.mark.with_hints(rows, hints, create_table_variant=True)
 
@@ -173,11 +197,21 @@ def fakestore(
     _positive(max_workers, "max_workers", 1)
     client = Client(raise_for_status=False)
 
-    def entities(endpoint: str) -> Iterator[Any]:
+    def entities(endpoint: str, columns: dict[str, Any]) -> Iterator[Any]:
         records = fetch_list(client, f"{base_url}/{endpoint}")
+        if not records:
+            # The shop always lists its products and users: an empty answer
+            # is an outage, and loading it would hide one.
+            raise ApiError(
+                f"GET {base_url}/{endpoint} answered an empty list where"
+                f" {endpoint} were expected"
+            )
         kept, rejected = check_entities(records, f"/{endpoint}")
         if kept:
-            yield kept
+            # Column hints on the records' own table: on the resource they
+            # would also give the quarantine table a non-null `id`.
+            hints = dlt.mark.make_hints(table_name=endpoint, columns=columns)
+            yield dlt.mark.with_hints(kept, hints, create_table_variant=True)
         if rejected:
             yield _quarantined(rejected)
 
@@ -185,23 +219,23 @@ def fakestore(
         name=settings.PRODUCTS,
         primary_key="id",
         write_disposition=write_disposition,
-        columns=PRODUCT_COLUMNS,
+        schema_contract=SCHEMA_CONTRACT,
         parallelized=True,
         file_format="parquet",
     )
     def products() -> Iterator[Any]:
-        yield from entities("products")
+        yield from entities("products", PRODUCT_COLUMNS)
 
     @dlt.resource(
         name=settings.USERS,
         primary_key="id",
         write_disposition=write_disposition,
-        columns=USER_COLUMNS,
+        schema_contract=SCHEMA_CONTRACT,
         parallelized=True,
         file_format="parquet",
     )
     def users() -> Iterator[Any]:
-        yield from entities("users")
+        yield from entities("users", USER_COLUMNS)
 
     @dlt.defer
     def fetch_window(start: datetime, stop: datetime) -> Window:
@@ -212,6 +246,7 @@ def fakestore(
         name=settings.CARTS,
         primary_key="id",
         write_disposition=write_disposition,
+        schema_contract=SCHEMA_CONTRACT,
     )
     def carts() -> Iterator[Any]:
         state = dlt.current.resource_state()
