@@ -352,3 +352,22 @@ def test_an_extra_cart_field_changing_type_stops_the_run(
         run()
 
     assert query(warehouse, "select v from raw.carts where id = 99") == [(0,)]
+
+
+def test_a_value_converted_without_loss_is_kept_in_the_column_type(
+    warehouse: Path, replay: ReplayServer
+) -> None:
+    run()
+    user = replay.store.users[0]
+    user["address"]["geolocation"]["lat"] = -37.5
+    replay.store.products[0]["price"] = 110
+
+    run()
+
+    assert query(
+        warehouse,
+        "select address__geolocation__lat from raw.users where id = ?",
+        [user["id"]],
+    ) == [("-37.5",)]
+    assert query(warehouse, "select price from raw.products where id = 1") == [(110.0,)]
+    assert row_counts(warehouse) == RECORDED

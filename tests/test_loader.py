@@ -116,7 +116,10 @@ def test_a_bad_answer_fails_with_one_clear_line_and_keeps_the_warehouse(
 def test_an_unreachable_api_is_named(warehouse: Path, monkeypatch) -> None:
     monkeypatch.setenv("SOURCES__FAKESTORE__BASE_URL", "http://127.0.0.1:9")
 
-    with pytest.raises(LoaderError, match=r"GET http://127.0.0.1:9/\w+ failed: Conn"):
+    with pytest.raises(
+        LoaderError,
+        match=r"GET http://127.0.0.1:9/\w+ failed after 3 attempt\(s\): Conn",
+    ):
         run()
 
     assert not warehouse.exists() or row_counts(warehouse) == {}
