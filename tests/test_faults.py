@@ -221,6 +221,32 @@ def test_a_loader_killed_mid_load_then_run_again_gives_the_clean_mart(
     assert_clean(warehouse)
 
 
+def test_a_loader_killed_while_writing_the_warehouse_then_run_again(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    normalized = tmp_path / "pipelines" / "fakestore_duckdb" / "load" / "normalized"
+    loader = start_loader()
+    try:
+        # A package in `normalized` is what the load step is writing.
+        deadline = time.monotonic() + 120
+        while not (normalized.exists() and any(normalized.iterdir())):
+            assert loader.poll() is None, "the run ended before its load step"
+            assert time.monotonic() < deadline
+            time.sleep(0.002)
+        loader.send_signal(signal.SIGKILL)
+        assert loader.wait(30) == -signal.SIGKILL
+    finally:
+        loader.kill()
+        loader.communicate()
+    assert any(normalized.iterdir()), "the load finished before the kill"
+
+    again = run_loader()
+
+    assert again.returncode == 0, again.stderr
+    assert not any(normalized.iterdir())
+    assert_clean(warehouse)
+
+
 def test_a_deleted_warehouse_is_reloaded_whole(warehouse: Path) -> None:
     assert run_loader().returncode == 0
     assert dbt("run").returncode == 0
