@@ -7,7 +7,14 @@ from datetime import datetime
 from typing import Any
 
 from loader import alerts, history
-from loader.pipeline import LoaderError, RunSummary, lake_url, warehouse_path
+from loader.lock import RunLockedError, exclusive
+from loader.pipeline import (
+    LoaderError,
+    RunSummary,
+    lake_url,
+    lock_path,
+    warehouse_path,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +32,7 @@ def loader_succeeded(
         quarantined=summary.quarantined,
         load_ids=summary.load_ids,
     )
-    history.record_loader_run(warehouse_path(), run)
+    _record(run)
     return run
 
 
@@ -45,12 +52,26 @@ def loader_failed(
         # A password written in a URL of the error stays out of the warehouse.
         error=alerts.redact(str(error)),
     )
-    recorded = history.record_loader_run(warehouse_path(), run)
+    recorded = _record(run)
     if alert:
         alerts.send(failure_message(run, recorded))
     else:
         logger.info("no alert for this failure: the run will be retried")
     return run
+
+
+def _record(run: history.LoaderRun) -> bool:
+    """Write the run's history row under the warehouse's run lock.
+
+    A run refused because another holds the warehouse must not open the file
+    under that run's feet: its row is skipped with a warning instead.
+    """
+    try:
+        with exclusive(lock_path("duckdb"), "the warehouse"):
+            return history.record_loader_run(warehouse_path(), run)
+    except RunLockedError as error:
+        logger.warning("run history: not recorded: %s", error)
+        return False
 
 
 def failure_message(run: history.LoaderRun, recorded: bool) -> str:

@@ -291,6 +291,8 @@ def test_a_second_run_exits_naming_the_run_that_holds_the_warehouse(
     assert f"another run holds the warehouse: pid {holder.pid} on host" in errors[0]
     assert socket.gethostname() in errors[0]
     assert f"{warehouse}.lock" in errors[0]
+    # The refused run did not open the warehouse, not even for its history.
+    assert "run history: not recorded: another run holds" in second.stderr
     assert holder.returncode == 0, first_out[1]
     assert_clean(warehouse)
 
