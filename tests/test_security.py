@@ -11,7 +11,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.alert_receiver import AlertReceiver
 from tests.conftest import REPO, run_loader
+from tests.replay_server import ReplayServer, Reply
 from tests.test_loader import passwords
 
 CREDENTIAL_FILES = (".dlt/secrets.toml", ".env")
@@ -82,3 +84,28 @@ def test_no_secret_reaches_the_lake_the_logs_or_the_working_folder(
         assert secret not in logged
         assert secret not in stored
         assert secret.encode() not in working
+
+
+def test_a_failure_alert_and_log_hold_no_secret(
+    warehouse: Path,
+    replay: ReplayServer,
+    alerts: AlertReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    key = "sk-" + secrets.token_hex(16)
+    monkeypatch.setenv(
+        "DESTINATION__FILESYSTEM__CREDENTIALS__AWS_SECRET_ACCESS_KEY", key
+    )
+    replay.fault = lambda path, params, number: (
+        Reply(status=503) if path == "/users" else None
+    )
+
+    failed = run_loader()
+
+    assert failed.returncode == 1
+    [alert] = alerts.texts
+    assert "/users answered HTTP 503 (gave up after 3 attempt(s))" in alert
+    for text in (alert, failed.stdout + failed.stderr):
+        assert key not in text
+        assert alerts.url not in text
+        assert not [p for p in passwords() if p in text]
