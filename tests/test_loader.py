@@ -118,7 +118,7 @@ def test_an_unreachable_api_is_named(warehouse: Path, monkeypatch) -> None:
 
     with pytest.raises(
         LoaderError,
-        match=r"GET http://127.0.0.1:9/\w+ failed after 3 attempt\(s\): Conn",
+        match=r"GET http://127.0.0.1:9/\S+ failed after 3 attempt\(s\): Conn",
     ):
         run()
 
