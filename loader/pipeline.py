@@ -17,9 +17,11 @@ from typing import Any
 
 import dlt
 import duckdb
+from dlt.common.configuration.exceptions import ConfigValueCannotBeCoercedException
 from dlt.common.destination.exceptions import DestinationUndefinedEntity
 from dlt.common.pipeline import LoadInfo
 from dlt.common.schema.exceptions import DataValidationError
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dlt.pipeline.pipeline import Pipeline
 
 from loader import settings
@@ -92,6 +94,8 @@ def destination_has_state(pipeline: Pipeline) -> bool:
     """Whether the destination remembers an earlier load of this pipeline."""
     if pipeline.destination.destination_type == "dlt.destinations.filesystem":
         return _lake_has_state(pipeline)
+    if not warehouse_path().exists():
+        return False
     try:
         with pipeline.sql_client() as client:
             table = client.make_qualified_table_name("_dlt_pipeline_state")
@@ -99,9 +103,14 @@ def destination_has_state(pipeline: Pipeline) -> bool:
                 f"select count(*) from {table} where pipeline_name = %s",
                 pipeline.pipeline_name,
             )
-    except Exception as error:  # a missing file, dataset or table all mean "no"
-        logger.debug("no pipeline state at the destination: %s", error)
+    except DatabaseUndefinedRelation as error:  # an empty or foreign file
+        logger.debug("no pipeline state in the warehouse: %s", error)
         return False
+    except Exception as error:  # locked, unreadable: never guess "empty"
+        raise LoaderError(
+            f"cannot read the pipeline state in the warehouse {warehouse_path()}:"
+            f" {_one_line(error)}"
+        ) from error
     return bool(rows and rows[0][0])
 
 
@@ -128,7 +137,13 @@ def _lake_has_state(pipeline: Pipeline) -> bool:
 
 def configure_workers() -> None:
     """Size dlt's extract pool from `sources.fakestore.max_workers`."""
-    workers = dlt.config.get("sources.fakestore.max_workers", int)
+    try:
+        workers = dlt.config.get("sources.fakestore.max_workers", int)
+    except ConfigValueCannotBeCoercedException as error:
+        raise LoaderError(
+            "sources.fakestore.max_workers must be an integer >= 1,"
+            f" got {error.field_value!r}"
+        ) from error
     workers = workers or settings.DEFAULT_MAX_WORKERS
     dlt.config["extract.workers"] = workers
     # The pool takes at most this many pending windows: memory stays bounded.
@@ -219,7 +234,7 @@ def _run_locked(
 def _one_line(error: BaseException) -> str:
     """The most specific message in an exception chain."""
     seen = error
-    while seen is not None:
+    while True:
         if isinstance(seen, (ApiError, ConfigError, LoaderError)):
             return str(seen)
         if isinstance(seen, DataValidationError):
@@ -227,8 +242,15 @@ def _one_line(error: BaseException) -> str:
         locked = duckdb_lock_message(warehouse_path(), seen)
         if locked:
             return locked
-        seen = seen.__cause__ or seen.__context__
-    return f"{type(error).__name__}: {error}".splitlines()[0]
+        parent = seen.__cause__ or seen.__context__
+        if parent is None:
+            break
+        seen = parent
+    # dlt's own error says only which step failed: name it, then the root cause.
+    step = getattr(error, "step", None)
+    where = f"dlt step {step} failed: " if step else ""
+    cause = f"{type(seen).__name__}: {seen}".strip().splitlines()[0]
+    return where + cause
 
 
 def _in_chain(error: BaseException | None, kind: type) -> bool:

@@ -55,8 +55,16 @@ def _without_secrets(payload: Any) -> Any:
     return payload
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    """A JSON integer that fits the 64-bit columns it is loaded into."""
+    return (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and INT64_MIN <= value <= INT64_MAX
+    )
 
 
 def _record_id(record: Any) -> str | None:
@@ -66,17 +74,23 @@ def _record_id(record: Any) -> str | None:
 
 
 def parse_quantity(value: Any) -> int | None:
-    """An integer quantity, from a JSON integer or a string of one; else None."""
-    if _is_int(value):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
+    """An integer quantity, from a JSON integer or a string of one; else None.
+
+    Out of the 64-bit range counts as unusable, like any other bad value.
+    """
+    number: int | None = None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str):
         try:
-            return int(value.strip())
+            number = int(value.strip())
         except ValueError:
             return None
-    return None
+    return number if number is not None and _is_int(number) else None
 
 
 class DateParser:
@@ -243,12 +257,14 @@ def cart_batch(records: list[Any], endpoint: str) -> CartBatch:
         user_ids.append(record["userId"])
         dates.append(parse_date(record["date"]))
         for number, line in enumerate(record["products"]):
-            # The common case, checked cheaply: exact ints and no other field.
+            # The common case, checked cheaply: exact 64-bit ints, no other field.
             if (
                 type(line) is dict
                 and len(line) == len(LINE_FIELDS)
                 and type(line.get("productId")) is int
                 and type(line.get("quantity")) is int
+                and INT64_MIN <= line["productId"] <= INT64_MAX
+                and INT64_MIN <= line["quantity"] <= INT64_MAX
             ):
                 quantity = line["quantity"]
             else:
@@ -295,6 +311,8 @@ def _line_problem(line: Any) -> str | None:
         return "cart line is not a JSON object"
     if not _is_int(line.get("productId")):
         return "cart line with missing or non-integer productId"
-    if parse_quantity(line.get("quantity")) is None:
-        return f"cart line with unusable quantity {line.get('quantity')!r}"
+    if line.get("quantity") is None:
+        return "cart line with missing or null quantity"
+    if parse_quantity(line["quantity"]) is None:
+        return f"cart line with unusable quantity {line['quantity']!r}"
     return None

@@ -253,6 +253,12 @@ def fakestore(
         end = now or datetime.now(UTC)
         cursor = state.get(CURSOR_KEY)
         start = parse_instant(cursor, CURSOR_KEY) - lag if cursor else first_start
+        if start >= end:
+            # Else the cursor would jump to now and skip the history for good.
+            raise ConfigError(
+                f"sources.fakestore.start_date {start_date!r} is not before the"
+                f" end of the run ({api_time(end)}): no cart window to read"
+            )
         windows = date_windows(start, end, window)
         logger.info(
             "carts: %d window(s) of up to %d day(s) from %s to %s",
@@ -261,14 +267,20 @@ def fakestore(
             api_time(start),
             api_time(end),
         )
-        progress.update(total=len(windows), done=0, logged=time.monotonic())
+        progress.update(
+            total=len(windows),
+            done=0,
+            logged=time.monotonic(),
+            first_load=cursor is None,
+            tables_seen=set(),
+        )
         for window_start, window_stop in windows:
             yield fetch_window(window_start, window_stop)
         # Kept only if every window loads: a failed extract commits no state.
         state[CURSOR_KEY] = api_time(end)
 
     # Windows received so far, logged at most every PROGRESS_SECONDS.
-    progress = {"total": 0, "done": 0, "logged": 0.0}
+    progress: dict[str, Any] = {"total": 0, "done": 0, "logged": 0.0}
     # Made once, not per window: dlt validates hints each time they are made.
     line_hints = dlt.mark.make_hints(
         table_name=settings.CART_LINES,
@@ -292,9 +304,15 @@ def fakestore(
                 "carts: %d/%d window(s) read", progress["done"], progress["total"]
             )
         batch = cart_batch(json_list(window), "/carts")
-        if batch.carts.num_rows:
+        # A first load makes both tables even when no window held a cart, so
+        # that the models find them (empty); later loads skip empty tables.
+        must_exist = progress["first_load"] and progress["done"] == progress["total"]
+        seen = progress["tables_seen"]
+        if batch.carts.num_rows or (must_exist and settings.CARTS not in seen):
+            seen.add(settings.CARTS)
             yield dlt.mark.with_table_name(batch.carts, settings.CARTS)
-        if batch.lines.num_rows:
+        if batch.lines.num_rows or (must_exist and settings.CART_LINES not in seen):
+            seen.add(settings.CART_LINES)
             yield dlt.mark.with_hints(
                 batch.lines, line_hints, create_table_variant=True
             )

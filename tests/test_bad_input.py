@@ -137,7 +137,7 @@ CASES = [
     Case(
         "missing quantity",
         carts=[cart(109, [line(1), line(5, 1)])],
-        refused=[("/carts", "109", "unusable quantity None")],
+        refused=[("/carts", "109", "missing or null quantity")],
         mart=(FEB10, "jewelery", 1, 1, 1),
         user=109,
         raw_carts=1,
@@ -146,7 +146,7 @@ CASES = [
     Case(
         "null quantity",
         carts=[cart(110, [line(1, None), line(5, 1)])],
-        refused=[("/carts", "110", "unusable quantity None")],
+        refused=[("/carts", "110", "missing or null quantity")],
         mart=(FEB10, "jewelery", 1, 1, 1),
         user=110,
         raw_carts=1,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from loader.pipeline import LoaderError, run
-from tests.conftest import DATA_DIR, query, row_counts, run_loader
+from tests.conftest import DATA_DIR, dbt, query, row_counts, run_loader
 from tests.replay_server import ReplayServer, Reply
 
 RECORDED = {"products": 20, "users": 10, "carts": 7, "carts__products": 14}
@@ -123,3 +123,59 @@ def test_an_unreachable_api_is_named(warehouse: Path, monkeypatch) -> None:
         run()
 
     assert not warehouse.exists() or row_counts(warehouse) == {}
+
+
+def test_a_first_load_without_any_cart_still_gives_every_user_a_row(
+    warehouse: Path, replay: ReplayServer
+) -> None:
+    replay.store.replace_carts([])
+
+    summary = run()
+    built = dbt("build")
+
+    assert summary.rows == {
+        "products": 20,
+        "users": 10,
+        "carts": 0,
+        "carts__products": 0,
+    }
+    assert built.returncode == 0, built.stdout
+    assert query(
+        warehouse,
+        "select count(*), count(latest_cart_date), count(top_category),"
+        " sum(cart_count) from marts.user_cart_summary",
+    ) == [(10, 0, 0, 0)]
+
+
+def test_a_start_date_after_now_is_refused_not_skipped(
+    warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCES__FAKESTORE__START_DATE", "2999-01-01")
+
+    with pytest.raises(LoaderError, match=r"start_date '2999-01-01' is not before"):
+        run()
+
+    assert not warehouse.exists() or row_counts(warehouse) == {}
+
+
+def test_a_max_workers_that_is_not_a_number_is_named(
+    warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCES__FAKESTORE__MAX_WORKERS", "abc")
+
+    result = run_loader()
+
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if " ERROR " in line]
+    assert len(errors) == 1, result.stderr
+    assert "max_workers" in errors[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unreadable_warehouse_fails_instead_of_reloading(warehouse: Path) -> None:
+    warehouse.write_bytes(b"not a duckdb file" * 100)
+
+    with pytest.raises(LoaderError, match="warehouse"):
+        run()
+
+    assert warehouse.read_bytes() == b"not a duckdb file" * 100

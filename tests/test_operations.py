@@ -162,7 +162,7 @@ def test_dbt_build_records_every_node_and_posts_no_alert_when_clean(
     assert counts == {
         "model:success": 6,
         "test:pass": 24,
-        "unit_test:pass": 7,
+        "unit_test:pass": 8,
         "exposure:no-op": 1,
         # The on-run-start hook that registers the lake on Spark.
         "operation:success": 1,
@@ -175,7 +175,7 @@ def test_dbt_build_records_every_node_and_posts_no_alert_when_clean(
         " from ops.dbt_node_results",
     ) == [(1, 32)]
     assert (
-        "dbt build: 39 node(s): 39 ok, 0 warn, 0 fail, 0 error, 0 skipped;"
+        "dbt build: 40 node(s): 40 ok, 0 warn, 0 fail, 0 error, 0 skipped;"
         " exit code 0" in messages
     )
     assert alerts.texts == []

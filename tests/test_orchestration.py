@@ -155,7 +155,7 @@ def test_a_dag_run_builds_the_mart_and_posts_no_alert(
         " count(*) filter (where status in ('success', 'pass', 'no-op')),"
         " count(distinct dag_run_id), any_value(dag_run_id)"
         " from ops.dbt_node_results",
-    ) == [(39, 39, 1, dag_run_id)]
+    ) == [(40, 40, 1, dag_run_id)]
     assert replay.requests_to("/products")
     assert alerts.texts == []
 

@@ -54,8 +54,9 @@ category_totals as (
         category,
         sum(quantity) as category_quantity
 
+    -- Unknown products, and known ones without a category, have no category.
     from counted_items
-    where is_known_product
+    where category is not null
     group by user_id, category
 
 ),
