@@ -19,6 +19,7 @@ import dlt
 import duckdb
 from dlt.common.configuration.exceptions import ConfigValueCannotBeCoercedException
 from dlt.common.destination.exceptions import DestinationUndefinedEntity
+from dlt.common.exceptions import DltException
 from dlt.common.pipeline import LoadInfo
 from dlt.common.schema.exceptions import DataValidationError
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
@@ -243,10 +244,10 @@ def _one_line(error: BaseException) -> str:
         if locked:
             return locked
         parent = seen.__cause__ or seen.__context__
-        if parent is None:
+        # dlt's wrappers say where it failed; the first other error says why.
+        if parent is None or not isinstance(seen, DltException):
             break
         seen = parent
-    # dlt's own error says only which step failed: name it, then the root cause.
     step = getattr(error, "step", None)
     where = f"dlt step {step} failed: " if step else ""
     cause = f"{type(seen).__name__}: {seen}".strip().splitlines()[0]

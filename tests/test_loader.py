@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from dlt.common.exceptions import DltException
 
-from loader.pipeline import LoaderError, run
+from loader.pipeline import LoaderError, _one_line, run
 from tests.conftest import DATA_DIR, dbt, query, row_counts, run_loader
 from tests.replay_server import ReplayServer, Reply
 
@@ -179,3 +180,14 @@ def test_an_unreadable_warehouse_fails_instead_of_reloading(warehouse: Path) -> 
         run()
 
     assert warehouse.read_bytes() == b"not a duckdb file" * 100
+
+
+def test_a_failure_inside_dlt_is_named_by_its_cause() -> None:
+    wrapper = DltException("Pipeline execution failed at `step=normalize` with:")
+    wrapper.__cause__ = ValueError("Column 'id' is declared non-nullable\nmore")
+    outer = RuntimeError("a library's own message")
+    outer.__cause__ = OSError("deeper detail")
+
+    assert _one_line(wrapper) == "ValueError: Column 'id' is declared non-nullable"
+    # Outside dlt's wrappers, the first error already says what happened.
+    assert _one_line(outer) == "RuntimeError: a library's own message"
