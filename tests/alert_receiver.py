@@ -3,41 +3,30 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.loopback import LoopbackServer
 
 # A path shaped like a real webhook's: the token in it is the secret.
 SECRET_PATH = "/services/T0000/B0000/s3cr3t-w3bh00k-t0k3n"
 
 
-class AlertReceiver:
+class AlertReceiver(LoopbackServer):
     """Records the JSON body of each POST; use as a context manager."""
 
     def __init__(self) -> None:
         self.posts: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        super().__init__()
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}{SECRET_PATH}"
+        return f"{self.base_url}{SECRET_PATH}"
 
     @property
     def texts(self) -> list[str]:
         with self._lock:
             return [post["text"] for post in self.posts]
-
-    def __enter__(self) -> AlertReceiver:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         receiver = self

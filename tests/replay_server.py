@@ -15,10 +15,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.loopback import LoopbackServer
 
 DATA_DIR = Path(__file__).parent / "data"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -101,7 +103,7 @@ class Store:
         return b"[" + b",".join(self._cart_bytes[low:high]) + b"]"
 
 
-class ReplayServer:
+class ReplayServer(LoopbackServer):
     """Serves a Store over HTTP on 127.0.0.1; use as a context manager."""
 
     def __init__(
@@ -115,23 +117,11 @@ class ReplayServer:
         self.fault = fault
         self.requests: list[str] = []
         self._counts: dict[str, int] = {}
-        self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        super().__init__()
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> ReplayServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        return self.base_url
 
     def requests_to(self, path: str) -> list[str]:
         """The recorded request targets whose path is `path`."""

@@ -21,16 +21,8 @@ import pytest
 from dbt_plugins.mart_exports import ensure_directory
 from tests.conftest import REPO, dbt, query, run_loader
 from tests.replay_server import ReplayServer, Store
-from tests.test_end_to_end import EXPECTED, MART
+from tests.test_end_to_end import EXPECTED, MART, MART_COLUMNS
 
-MART_COLUMNS = [
-    "user_id",
-    "latest_cart_date",
-    "top_category",
-    "top_category_quantity",
-    "cart_count",
-    "total_quantity",
-]
 RAW_TABLES = ("products", "users", "carts", "carts__products")
 
 
