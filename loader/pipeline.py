@@ -277,13 +277,21 @@ def _contract_message(error: DataValidationError) -> str:
     )
 
 
+def table_rows(normalize_info: Any) -> dict[str, int]:
+    """Rows per table of a normalize step, dlt's own tables left out."""
+    if normalize_info is None:
+        return {}
+    return {
+        table: count
+        for table, count in normalize_info.row_counts.items()
+        if not table.startswith("_dlt_")
+    }
+
+
 def _summary(
     pipeline: Pipeline, info: LoadInfo, seconds: float, full_reload: bool
 ) -> RunSummary:
     trace = pipeline.last_trace
-    rows = (
-        dict(trace.last_normalize_info.row_counts) if trace.last_normalize_info else {}
-    )
     steps = {
         step.step: (step.finished_at - step.started_at).total_seconds()
         for step in trace.steps
@@ -300,7 +308,7 @@ def _summary(
                 )
     return RunSummary(
         load_ids=list(info.loads_ids),
-        rows={t: n for t, n in rows.items() if not t.startswith("_dlt_")},
+        rows=table_rows(trace.last_normalize_info),
         seconds=seconds,
         full_reload=full_reload,
         step_seconds=steps,

@@ -6,13 +6,14 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from loader import alerts, history
+from loader import alerts, history, settings
 from loader.lock import RunLockedError, exclusive
 from loader.pipeline import (
     LoaderError,
     RunSummary,
     lake_url,
     lock_path,
+    table_rows,
     warehouse_path,
 )
 
@@ -47,7 +48,7 @@ def loader_failed(
         status="failed",
         destination=destination,
         rows=rows,
-        quarantined=rows.get("quarantine", 0),
+        quarantined=rows.get(settings.QUARANTINE, 0),
         load_ids=load_ids,
         # A password written in a URL of the error stays out of the warehouse.
         error=alerts.redact(str(error)),
@@ -106,14 +107,8 @@ def _partial_counts(trace: Any) -> tuple[dict[str, int], list[str]]:
     """Rows normalized and load ids of a failed run, from dlt's trace."""
     if trace is None:
         return {}, []
-    rows: dict[str, int] = {}
     normalize = getattr(trace, "last_normalize_info", None)
-    if normalize is not None:
-        rows = {
-            table: count
-            for table, count in normalize.row_counts.items()
-            if not table.startswith("_dlt_")
-        }
+    rows = table_rows(normalize)
     load_ids: list[str] = []
     # Only packages that got as far as normalize: a failed extract's package
     # id never reaches the destination.
